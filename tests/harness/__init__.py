@@ -1,0 +1,1 @@
+"""Test harness: real Synapse processes from rendered bundles, real services, real clients."""
