@@ -11,7 +11,7 @@ from types import FrameType
 import click
 import yaml
 
-from provisioner.errors import CheckFailed, Chat500Error
+from provisioner.errors import Chat500Error, CheckFailed
 from provisioner.render import render
 from provisioner.run import Servers, start_bundle
 from provisioner.secrets import write_private
@@ -58,7 +58,8 @@ def _serve_until_stopped(servers: Servers) -> None:
     try:
         while (exited := servers.poll()) is None:
             time.sleep(0.5)
-        raise Chat500Error(f"run: {exited} stopped unexpectedly (see {servers.info.bundle_dir}/data)")
+        logs = servers.info.bundle_dir / "data"
+        raise Chat500Error(f"run: {exited} stopped unexpectedly (logs in {logs})")
     except KeyboardInterrupt:
         click.echo("stopping…", err=True)
     finally:

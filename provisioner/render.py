@@ -31,6 +31,9 @@ from provisioner.synapse_check import check_homeserver_config
 from provisioner.templates import render_template
 
 HOMESERVER = "synapse/homeserver.yaml"
+# Synapse has no *_path form of smtp_pass, so an authenticated SMTP setup goes in its own 0600
+# config file, layered over homeserver.yaml wherever Synapse is started.
+EMAIL_SECRETS = "secrets/email.yaml"
 FIRST_WORKER_PORT = 18100
 REPLICATION_PORT = 9093
 SENSITIVE_FILES = frozenset({"coturn/turnserver.conf", "secrets/pgpass"})
@@ -62,6 +65,12 @@ def _workers(spec: Spec) -> list[dict[str, Any]]:
         {"name": f"client_worker{i + 1}", "port": FIRST_WORKER_PORT + i}
         for i in range(spec.scale.workers)
     ]
+
+
+def synapse_config_files(bundle_dir: Path) -> list[Path]:
+    """The config files Synapse is started with, in order (later files win)."""
+    files = [bundle_dir / HOMESERVER, bundle_dir / EMAIL_SECRETS]
+    return [files[0]] + [path for path in files[1:] if path.exists()]
 
 
 def _merge_parts(base_text: str, parts: list[tuple[str, RenderPart]]) -> str:
@@ -120,7 +129,14 @@ def build_bundle(spec: Spec, root: Path, secrets: BundleSecrets) -> Bundle:
         "python": sys.executable,
         "bindir": str(Path(sys.executable).parent),
         "log_name": "homeserver",
+        "email_in_secrets": spec.email.enabled and bool(spec.email.smtp_user),
+        "smtp_password": "",
     }
+    if context["email_in_secrets"]:
+        context["smtp_password"] = spec.resolve(spec.email.smtp_password_file).read_text().strip()
+        context["synapse_extra_args"] = f" --config-path {root}/{EMAIL_SECRETS}"
+    else:
+        context["synapse_extra_args"] = ""
 
     def add(path: str, text: str, private: bool = False) -> None:
         bundle.files[path] = text.encode("utf-8")
@@ -135,6 +151,8 @@ def build_bundle(spec: Spec, root: Path, secrets: BundleSecrets) -> Bundle:
     base = render_template("homeserver.yaml.j2", context)
     add(HOMESERVER, _merge_parts(base, parts))
     add("synapse/log.config", render_template("log.config.j2", context))
+    if context["email_in_secrets"]:
+        add(EMAIL_SECRETS, render_template("email.yaml.j2", context), True)
     for _name, part in parts:
         bundle.warnings.extend(part.warnings)
         for path, content in part.files.items():
@@ -152,11 +170,15 @@ def build_bundle(spec: Spec, root: Path, secrets: BundleSecrets) -> Bundle:
     if spec.branding.logo:
         logo = spec.resolve(spec.branding.logo)
         bundle.files[f"client/branding/{render_client.logo_file_name(spec)}"] = logo.read_bytes()
-    add("well-known/matrix/client", render_client.to_json(render_client.well_known_client(spec)))
-    add("well-known/matrix/support", render_client.to_json(render_client.well_known_support(spec)))
+    documents = {
+        "well-known/matrix/client": render_client.well_known_client(spec),
+        "well-known/matrix/support": render_client.well_known_support(spec),
+        "mobile/build-manifest.json": render_client.mobile_manifest(spec),
+    }
     if spec.federation.enabled:
-        add("well-known/matrix/server", render_client.to_json(render_client.well_known_server(spec)))
-    add("mobile/build-manifest.json", render_client.to_json(render_client.mobile_manifest(spec)))
+        documents["well-known/matrix/server"] = render_client.well_known_server(spec)
+    for path, document in documents.items():
+        add(path, render_client.to_json(document))
 
     add(f"nginx/{context['host']}.conf", render_template("nginx.conf.j2", context))
     slug = spec.org.slug
@@ -242,7 +264,7 @@ def render(spec: Spec, out_dir: Path, *, check: bool = False) -> RenderResult:
         staged = build_bundle(spec, staging, secrets)
         for rel, content in staged.files.items():
             _write_file(staging / rel, content, rel in staged.private)
-        check_homeserver_config(staging / HOMESERVER)
+        check_homeserver_config(synapse_config_files(staging))
 
         final = build_bundle(spec, out_dir, secrets)
         changed, diff = _diff(out_dir, final, new_secrets)

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from provisioner.errors import Chat500Error
-from provisioner.render import HOMESERVER
+from provisioner.render import HOMESERVER, synapse_config_files
 
 READY_TIMEOUT_S = 180.0
 
@@ -138,7 +138,7 @@ def start_synapse(info: BundleInfo, extra_configs: Sequence[Path] = ()) -> subpr
     """Start Synapse; ``extra_configs`` are layered over homeserver.yaml (later files win)."""
     log = info.bundle_dir / "data" / "synapse.stdout.log"
     args = [sys.executable, "-m", "synapse.app.homeserver"]
-    for config in (info.bundle_dir / HOMESERVER, *extra_configs):
+    for config in (*synapse_config_files(info.bundle_dir), *extra_configs):
         args += ["--config-path", str(config)]
     process = _spawn(args, info.bundle_dir, log)
     try:

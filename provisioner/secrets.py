@@ -6,6 +6,7 @@ is absent, with ``O_EXCL`` so two renders racing can't both write one.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 from dataclasses import dataclass
@@ -58,8 +59,6 @@ def ensure_secrets(bundle_dir: Path) -> BundleSecrets:
     key_path = bundle_dir / SIGNING_KEY
     if not key_path.exists():
         key = generate_signing_key("a_" + secrets.token_hex(2))
-        import io
-
         buffer = io.StringIO()
         write_signing_keys(buffer, [key])
         write_private(key_path, buffer.getvalue().encode("ascii"))

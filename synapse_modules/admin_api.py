@@ -77,7 +77,7 @@ class AdminResource(DirectServeJsonResource):
             raise SynapseError(405, f"Method {method} not allowed", Codes.UNRECOGNIZED)
         admin_id = await require_server_admin(self._api, request)
         request.chat500_admin_id = admin_id  # type: ignore[attr-defined]
-        subpath = "/".join(unquote(p.decode("utf-8")) for p in request.postpath)
+        subpath = "/".join(unquote(p.decode("utf-8")) for p in request.postpath or [])
         return await handler(request, subpath)
 
     async def _async_render_GET(self, request: SynapseRequest) -> tuple[int, JsonDict]:
