@@ -7,16 +7,21 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 import yaml
 
 from provisioner.errors import Chat500Error, CheckFailed
-from provisioner.render import render
-from provisioner.run import Servers, start_bundle
 from provisioner.secrets import write_private
 from provisioner.shared_secret import read_shared_secret, register_with_shared_secret
 from provisioner.spec_loader import load_spec
+
+if TYPE_CHECKING:
+    from provisioner.run import Servers
+
+# `render` and `run` pull in Synapse (seconds to import); the commands that need them import
+# them, so `chat500 validate` and `chat500 --help` stay quick.
 
 DEMO_ADMIN = "orgadmin"
 
@@ -27,6 +32,8 @@ DEMO_ADMIN = "orgadmin"
 @click.option("--check", is_flag=True, help="Write nothing; show what would change; exit 1 if any.")
 def render_command(specs: tuple[Path, ...], out: Path, check: bool) -> None:
     """Render SPEC into the deployment bundle DIR (several specs: DIR/<slug>/ each)."""
+    from provisioner.render import render
+
     loaded = [load_spec(path) for path in specs]  # every spec valid before anything is written
     if len(loaded) > 1:
         slugs = [spec.org.slug for spec in loaded]
@@ -71,6 +78,8 @@ def _serve_until_stopped(servers: Servers) -> None:
 @click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
 def run_command(bundle: Path) -> None:
     """Serve a rendered BUNDLE locally (Synapse + push gateway) until Ctrl-C."""
+    from provisioner.run import start_bundle
+
     servers = start_bundle(bundle)
     click.echo(f"serving {servers.info.server_name} at {servers.info.base_url}/ (Ctrl-C stops)")
     _serve_until_stopped(servers)
@@ -141,6 +150,9 @@ def _ensure_demo_admin(servers: Servers, directory: Path) -> tuple[str, str | No
 @click.option("--port", default=8008, show_default=True, help="Client API port on 127.0.0.1.")
 def demo_command(directory: Path, port: int) -> None:
     """Render and serve a demo organization on SQLite, with an admin login."""
+    from provisioner.render import render
+    from provisioner.run import start_bundle
+
     directory = directory.resolve()
     spec = load_spec(_write_demo_spec(directory, port))
     result = render(spec, directory / "bundle")

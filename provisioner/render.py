@@ -67,6 +67,15 @@ def _workers(spec: Spec) -> list[dict[str, Any]]:
     ]
 
 
+def _read_secret_file(spec: Spec, field_name: str, value: str) -> str:
+    """A secret the org keeps in its own file; validated specs may be rendered on another host."""
+    path = spec.resolve(value)
+    try:
+        return path.read_text().strip()
+    except OSError as err:
+        raise Chat500Error(f"{field_name}: cannot read {path}: {err.strerror}") from err
+
+
 def synapse_config_files(bundle_dir: Path) -> list[Path]:
     """The config files Synapse is started with, in order (later files win)."""
     files = [bundle_dir / HOMESERVER, bundle_dir / EMAIL_SECRETS]
@@ -133,7 +142,9 @@ def build_bundle(spec: Spec, root: Path, secrets: BundleSecrets) -> Bundle:
         "smtp_password": "",
     }
     if context["email_in_secrets"]:
-        context["smtp_password"] = spec.resolve(spec.email.smtp_password_file).read_text().strip()
+        context["smtp_password"] = _read_secret_file(
+            spec, "email.smtp_password_file", spec.email.smtp_password_file
+        )
         context["synapse_extra_args"] = f" --config-path {root}/{EMAIL_SECRETS}"
     else:
         context["synapse_extra_args"] = ""
@@ -160,7 +171,9 @@ def build_bundle(spec: Spec, root: Path, secrets: BundleSecrets) -> Bundle:
 
     if spec.database.engine == "postgres":
         if spec.database.password_file:
-            password = spec.resolve(spec.database.password_file).read_text().strip()
+            password = _read_secret_file(
+                spec, "database.password_file", spec.database.password_file
+            )
         else:
             password = secrets["db_password"]
         db = spec.database

@@ -17,7 +17,9 @@ def _yaml_scalar(value: Any) -> str:
     """A value as inline YAML (quoted strings, flow lists), safe inside a template line."""
     if isinstance(value, tuple):
         value = list(value)
-    return json.dumps(value) if not isinstance(value, bool) else ("true" if value else "false")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)
 
 
 @cache

@@ -16,7 +16,7 @@ from provisioner.cli import cli, main
 from provisioner.errors import Chat500Error
 from provisioner.render import render
 from provisioner.spec_loader import load_spec
-from tests.harness.homeserver import deep_merge, test_spec_document
+from tests.harness.homeserver import deep_merge, org_spec_document
 
 
 def _cli() -> Any:
@@ -28,7 +28,7 @@ def _cli() -> Any:
 
 def write_spec(directory: Path, overrides: dict[str, Any] | None = None, port: int = 8008) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    document = deep_merge(test_spec_document(directory, port, "chat.test"), overrides or {})
+    document = deep_merge(org_spec_document(directory, port, "chat.test"), overrides or {})
     path = directory / "testorg.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
@@ -105,7 +105,7 @@ def test_check_reports_a_diff_and_writes_nothing(spec_path: Path, tmp_path: Path
     first = runner.invoke(_cli(), ["render", str(spec_path), "--out", str(out)])
     assert first.exit_code == 0, first.output
     clean = runner.invoke(_cli(), ["render", str(spec_path), "--out", str(out), "--check"])
-    assert clean.exit_code == 0 and clean.output == ""
+    assert clean.exit_code == 0 and clean.stdout == ""
 
     write_spec(spec_path.parent, {"branding": {"brand": "Another Brand"}})
     before = snapshot(out)
@@ -307,7 +307,7 @@ def test_many_orgs_render_into_one_dir_each(tmp_path: Path) -> None:
     second_dir = tmp_path / "two"
     second_dir.mkdir()
     document = deep_merge(
-        test_spec_document(second_dir, 8010, "chat.two.test"),
+        org_spec_document(second_dir, 8010, "chat.two.test"),
         {"org": {"slug": "second", "display_name": "Second"}},
     )
     from synapse_modules.licensing.evaluation import write_evaluation_license
@@ -373,3 +373,22 @@ def test_smtp_password_stays_out_of_homeserver_yaml(tmp_path: Path) -> None:
     assert f"--config-path {out}/secrets/email.yaml" in unit
     check = render(load_spec(spec_path), out, check=True)
     assert "s3cret-smtp" not in check.diff
+
+
+def test_a_missing_secret_file_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    spec_path = write_spec(
+        tmp_path / "spec",
+        {"database": {"engine": "postgres", "user": "synapse", "password_file": "nope"}},
+    )
+    with pytest.raises(Chat500Error, match=r"^database.password_file: cannot read .*nope"):
+        render(load_spec(spec_path), tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_non_ascii_names_render_as_text(tmp_path: Path) -> None:
+    spec_path = write_spec(
+        tmp_path / "spec",
+        {"org": {"display_name": "École Öberg"}, "branding": {"brand": "Élan"}},
+    )
+    render(load_spec(spec_path), tmp_path / "bundle")
+    assert "Élan" in json.loads((tmp_path / "bundle/client/config.json").read_text())["brand"]

@@ -83,7 +83,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def test_spec_document(spec_dir: Path, port: int, server_name: str) -> dict[str, Any]:
+def org_spec_document(spec_dir: Path, port: int, server_name: str) -> dict[str, Any]:
     """The small test organization every homeserver test starts from."""
     evaluation = write_evaluation_license(spec_dir, "testorg", "Test Org", server_name)
     return {
@@ -224,7 +224,7 @@ class HomeserverFactory:
         root = self.tmp_path / (name or f"hs{len(self.started) + 1}")
         spec_dir = root / "spec"
         spec_dir.mkdir(parents=True)
-        document = test_spec_document(spec_dir, port, server_name)
+        document = org_spec_document(spec_dir, port, server_name)
         if database == "postgres":
             db_name = self._databases.enter_context(fresh_postgres_database())
             document["database"] = {
