@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -57,11 +59,21 @@ def render_command(specs: tuple[Path, ...], out: Path, check: bool) -> None:
         raise CheckFailed("render --check: the bundle would change")
 
 
-def _serve_until_stopped(servers: Servers) -> None:
-    def stop(signum: int, _frame: FrameType | None) -> None:
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops us like Ctrl-C does, from the first moment, so children never outlive us."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_until_stopped(servers: Servers) -> None:
     try:
         while (exited := servers.poll()) is None:
             time.sleep(0.5)
@@ -71,7 +83,6 @@ def _serve_until_stopped(servers: Servers) -> None:
         click.echo("stopping…", err=True)
     finally:
         servers.stop()
-        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("run")
@@ -80,9 +91,10 @@ def run_command(bundle: Path) -> None:
     """Serve a rendered BUNDLE locally (Synapse + push gateway) until Ctrl-C."""
     from provisioner.run import start_bundle
 
-    servers = start_bundle(bundle)
-    click.echo(f"serving {servers.info.server_name} at {servers.info.base_url}/ (Ctrl-C stops)")
-    _serve_until_stopped(servers)
+    with _sigterm_as_interrupt():
+        servers = start_bundle(bundle)
+        click.echo(f"serving {servers.info.server_name} at {servers.info.base_url}/ (Ctrl-C stops)")
+        _serve_until_stopped(servers)
 
 
 def demo_spec_document(port: int) -> dict[str, object]:
@@ -145,6 +157,18 @@ def _ensure_demo_admin(servers: Servers, directory: Path) -> tuple[str, str | No
     return user_id, password
 
 
+def _print_demo_banner(
+    servers: Servers, user_id: str, password: str | None, password_file: Path
+) -> None:
+    info = servers.info
+    click.echo(f"Demo homeserver {info.server_name} is serving at {info.base_url}/")
+    click.echo(f"  admin login: {user_id}")
+    if password is not None:
+        click.echo(f"  password:    {password}   (shown once; kept in {password_file})")
+    else:
+        click.echo(f"  password:    in {password_file}")
+
+
 @click.command("demo")
 @click.option("--dir", "directory", default="demo", type=click.Path(path_type=Path))
 @click.option("--port", default=8008, show_default=True, help="Client API port on 127.0.0.1.")
@@ -155,23 +179,19 @@ def demo_command(directory: Path, port: int) -> None:
 
     directory = directory.resolve()
     spec = load_spec(_write_demo_spec(directory, port))
-    result = render(spec, directory / "bundle")
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    servers = start_bundle(directory / "bundle")
-    try:
-        user_id, password = _ensure_demo_admin(servers, directory)
-    except BaseException:
-        servers.stop()
-        raise
-    click.echo(f"Demo homeserver {spec.server.server_name} is serving at {servers.info.base_url}/")
-    click.echo(f"  admin login: {user_id}")
-    if password is not None:
-        click.echo(f"  password:    {password}   (shown once; kept in {directory}/admin-password)")
-    else:
-        click.echo(f"  password:    in {directory}/admin-password")
-    click.echo("  Point any Matrix client (e.g. Element) at that URL. Ctrl-C stops.")
-    _serve_until_stopped(servers)
+    with _sigterm_as_interrupt():
+        result = render(spec, directory / "bundle")
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        servers = start_bundle(directory / "bundle")
+        try:
+            user_id, password = _ensure_demo_admin(servers, directory)
+        except BaseException:
+            servers.stop()
+            raise
+        _print_demo_banner(servers, user_id, password, directory / "admin-password")
+        click.echo("  Point any Matrix client (e.g. Element) at that URL. Ctrl-C stops.")
+        _serve_until_stopped(servers)
 
 
 COMMANDS: list[click.Command] = [render_command, run_command, demo_command]

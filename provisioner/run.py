@@ -22,6 +22,8 @@ import yaml
 
 from provisioner.errors import Chat500Error
 from provisioner.render import HOMESERVER, synapse_config_files
+from pusher_gateway.config import ConfigError as GatewayConfigError
+from pusher_gateway.config import load_config as load_gateway_config
 
 READY_TIMEOUT_S = 180.0
 
@@ -55,14 +57,16 @@ def read_bundle(bundle_dir: Path) -> BundleInfo:
         for listener in config["listeners"]
         if any("client" in res.get("names", []) for res in listener.get("resources", []))
     )
-    pushgw = bundle_dir / "pushgw" / "pushgw.yaml"
+    pushgw: Path | None = bundle_dir / "pushgw" / "pushgw.yaml"
     health = None
-    if pushgw.exists() and config.get("push", {}).get("enabled", True):
-        gw = yaml.safe_load(pushgw.read_text()) or {}
-        listen = gw.get("listen", {})
-        health = f"http://{listen.get('host', '127.0.0.1')}:{listen.get('port', 5000)}/health"
+    if pushgw is not None and pushgw.exists() and config.get("push", {}).get("enabled", True):
+        try:
+            gateway = load_gateway_config(pushgw)
+        except GatewayConfigError as err:
+            raise Chat500Error(f"{pushgw}: {err}") from err
+        health = f"http://{gateway.listen_host}:{gateway.listen_port}/health"
     else:
-        pushgw = None  # type: ignore[assignment]
+        pushgw = None
     return BundleInfo(
         bundle_dir=bundle_dir,
         server_name=config["server_name"],

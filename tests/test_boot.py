@@ -112,6 +112,7 @@ def test_demo_serves_and_its_printed_admin_logs_in(tmp_path: Path) -> None:
     try:
         output = "".join(_read_until(process, r"Ctrl-C stops"))
         assert "shown once" not in output and "admin-password" in output
+        assert (demo_dir / "admin-password").read_text().strip() == password
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
