@@ -392,3 +392,37 @@ def test_non_ascii_names_render_as_text(tmp_path: Path) -> None:
     )
     render(load_spec(spec_path), tmp_path / "bundle")
     assert "Élan" in json.loads((tmp_path / "bundle/client/config.json").read_text())["brand"]
+
+
+@pytest.mark.parametrize("example", ["company.yaml", "school.yaml"])
+def test_examples_render_into_bootable_configs(example: str, tmp_path: Path) -> None:
+    """The shipped examples render once an org has its license and its own secret files."""
+    import shutil
+
+    from synapse_modules.licensing.evaluation import write_evaluation_license
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    work = tmp_path / "examples"
+    shutil.copytree(examples, work)
+    spec = load_spec(work / example)
+    evaluation = write_evaluation_license(
+        work, spec.org.slug, spec.org.display_name, spec.server.server_name
+    )
+    document = yaml.safe_load((work / example).read_text())
+    document["license"] = {
+        "path": str(evaluation.license_path),
+        "vendor_public_key": str(evaluation.public_key_path),
+    }
+    for path in (spec.email.smtp_password_file, spec.database.password_file):
+        if path:
+            spec.resolve(path).parent.mkdir(parents=True, exist_ok=True)
+            spec.resolve(path).write_text("org-provided-secret\n")
+    (work / example).write_text(yaml.safe_dump(document, sort_keys=False))
+    out = tmp_path / "bundle"
+    render(load_spec(work / example), out)
+    config = yaml.safe_load((out / "synapse/homeserver.yaml").read_text())
+    assert config["server_name"] == spec.server.server_name
+    if spec.storage.backend == "s3":
+        provider = config["media_storage_providers"][0]
+        assert provider["module"] == "s3_storage_provider.S3StorageProviderBackend"
+        assert provider["config"]["bucket"] == spec.storage.s3_bucket
