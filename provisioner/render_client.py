@@ -12,6 +12,7 @@ from typing import Any
 
 from provisioner.spec import Spec
 
+
 def logo_file_name(spec: Spec) -> str:
     """The logo's name in the bundle, keeping its extension so web servers type it right."""
     suffix = spec.resolve(spec.branding.logo).suffix.lower() if spec.branding.logo else ""
