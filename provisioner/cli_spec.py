@@ -10,13 +10,8 @@ import click
 import yaml
 
 from provisioner.errors import Chat500Error
-from provisioner.spec_loader import (
-    SpecError,
-    display_name_problem,
-    load_spec,
-    server_name_problem,
-    slug_problem,
-)
+from provisioner.spec_checks import display_name_problem, server_name_problem, slug_problem
+from provisioner.spec_loader import SpecError, load_spec
 from provisioner.templates import render_template
 from synapse_modules.licensing.document import LicenseError
 from synapse_modules.licensing.evaluation import write_evaluation_license

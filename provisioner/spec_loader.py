@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import ipaddress
-import re
 import types
 from collections.abc import Callable, Iterable, Sequence
-from email.utils import parseaddr
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -44,6 +40,35 @@ from provisioner.spec import (
     Size,
     Spec,
     Storage,
+)
+from provisioner.spec_checks import (
+    android_package_problem,
+    base_url_problem,
+    colour_problem,
+    contact_problem,
+    db_host_problem,
+    db_identifier_problem,
+    db_user_problem,
+    display_name_problem,
+    email_address_problem,
+    email_domain_problem,
+    fcm_project_problem,
+    hostname_or_ip_problem,
+    http_url_problem,
+    image_path_problem,
+    ios_bundle_id_problem,
+    ip_address_problem,
+    localpart_problem,
+    mail_from_problem,
+    message_problem,
+    push_app_id_problem,
+    redis_url_problem,
+    s3_bucket_problem,
+    s3_prefix_problem,
+    s3_region_problem,
+    server_name_problem,
+    show,
+    slug_problem,
 )
 from provisioner.units import UnitError, format_duration, parse_duration, parse_size
 
@@ -252,7 +277,7 @@ def _convert(hint: Any, raw: Any, path: str, ctx: _Context) -> Any:
         choices = get_args(hint)
         if raw in choices and type(raw) is type(choices[0]):
             return raw
-        message = f"must be one of {', '.join(map(str, choices))} (got {_show(raw)})"
+        message = f"must be one of {', '.join(map(str, choices))} (got {show(raw)})"
         if isinstance(raw, str):
             close = difflib.get_close_matches(raw.lower(), [str(c) for c in choices], n=1)
             if close:
@@ -274,7 +299,7 @@ def _convert(hint: Any, raw: Any, path: str, ctx: _Context) -> Any:
             return _INVALID
         bad = [k for k in raw if not isinstance(k, str)]
         if bad:
-            ctx.add(path, f"keys must be strings (got {_show(bad[0])})")
+            ctx.add(path, f"keys must be strings (got {show(bad[0])})")
             return _INVALID
         problem = _json_problem(raw)
         if problem:
@@ -312,7 +337,7 @@ def _json_problem(value: Any) -> str | None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                return f"keys must be strings (got {_show(key)})"
+                return f"keys must be strings (got {show(key)})"
             problem = _json_problem(item)
             if problem:
                 return problem
@@ -376,7 +401,7 @@ def _all_field_paths(cls: type = Spec, prefix: str = "") -> dict[str, list[str]]
 
 def _unknown_key_message(key: Any, names: list[str], section: str) -> str:
     if not isinstance(key, str):
-        return f"unknown key {_show(key)} (keys are names like {names[0]!r})"
+        return f"unknown key {show(key)} (keys are names like {names[0]!r})"
     full_path = _join(section, key)
     if "." in key and any(full_path in paths for paths in _all_field_paths().values()):
         outer, _, inner = full_path.rpartition(".")
@@ -403,286 +428,12 @@ def _describe(value: Any) -> str:
     if isinstance(value, float):
         return f"a number ({value})"
     if isinstance(value, str):
-        return f"a string ({_show(value)})"
+        return f"a string ({show(value)})"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
     return f"a {type(value).__name__} ({value})"
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-# --- single-value checks: pure, each returns a problem or None -------------------------------
-# Public because other commands (``chat500 init``, user tools) check the same things.
-
-_SLUG = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
-_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
-_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-_PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_PG_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.@-]{0,62}")
-_LOCALPART = re.compile(r"[a-z0-9._=/+-]+")
-_JAVA_PACKAGE = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z][a-zA-Z0-9_]*)+")
-_BUNDLE_ID = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_PUSH_APP_ID = re.compile(r"[A-Za-z0-9._*-]{1,64}")
-_FCM_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
-_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_S3_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-_EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@([A-Za-z0-9.-]+)")
-_IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".webp", ".gif")
-
-
-def slug_problem(value: str) -> str | None:
-    if _SLUG.fullmatch(value) and "--" not in value:
-        return None
-    return (
-        "must be 2-32 lowercase letters, digits or '-', starting with a letter and not ending "
-        f"with '-' (got {_show(value)})"
-    )
-
-
-def _text_problem(value: str, limit: int) -> str | None:
-    if value.strip() == "":
-        return "must not be empty"
-    if any(ord(ch) < 32 for ch in value):
-        return "must be one line of text"
-    if len(value) > limit:
-        return f"must be at most {limit} characters (got {len(value)})"
-    return None
-
-
-def display_name_problem(value: str) -> str | None:
-    return _text_problem(value, 100)
-
-
-def message_problem(value: str) -> str | None:
-    if value.strip() == "":
-        return "must not be empty"
-    return None if len(value) <= 1000 else f"must be at most 1000 characters (got {len(value)})"
-
-
-def dns_name_problem(value: str) -> str | None:
-    """A DNS host name: dot-separated labels of letters, digits and inner hyphens."""
-    if value == "":
-        return "must not be empty"
-    if len(value) > 253:
-        return "is longer than 253 characters"
-    if value != value.lower():
-        return f"must be lowercase (got {_show(value)})"
-    labels = value.split(".")
-    if not all(_DNS_LABEL.fullmatch(label) for label in labels):
-        return f"is not a valid host name (got {_show(value)})"
-    if labels[-1].isdigit():
-        return f"is not a valid host name or IPv4 address (got {_show(value)})"
-    return None
-
-
-def server_name_problem(value: str) -> str | None:
-    """A Matrix server name: host name, IPv4 or [IPv6] literal, optional :port."""
-    hint = f"is not a valid Matrix server name (got {_show(value)}); expected host[:port]"
-    if value == "":
-        return "must not be empty"
-    if any(ch.isspace() for ch in value) or "/" in value or "@" in value:
-        return hint + " with no scheme, path or user"
-    port: str | None = None
-    if value.startswith("["):
-        host, bracket, rest = value[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            return hint
-        if rest:
-            port = rest[1:]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return f"has an invalid IPv6 literal (got {_show(value)})"
-    else:
-        if value.count(":") > 1:
-            return f"{hint}; write IPv6 literals in brackets, e.g. [::1]:8448"
-        host, colon, port_text = value.partition(":")
-        if colon:
-            port = port_text
-        if all(part.isdigit() for part in host.split(".")):
-            try:
-                ipaddress.IPv4Address(host)
-            except ValueError:
-                return f"has an invalid IPv4 address (got {_show(value)})"
-        else:
-            problem = dns_name_problem(host)
-            if problem:
-                return f"{problem}; a Matrix server name is host[:port]"
-    if port is not None and not (port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
-        return f"has an invalid port (got {_show(value)}); ports are 1-65535"
-    return None
-
-
-def hostname_or_ip_problem(value: str) -> str | None:
-    try:
-        ipaddress.ip_address(value)
-        return None
-    except ValueError:
-        return dns_name_problem(value)
-
-
-def ip_address_problem(value: str) -> str | None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return f"must be an IP address such as 127.0.0.1 or :: (got {_show(value)})"
-    return None
-
-
-def http_url_problem(value: str) -> str | None:
-    if any(ch.isspace() for ch in value):
-        return f"must be an http(s) URL without spaces (got {_show(value)})"
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be an http:// or https:// URL (got {_show(value)})"
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return f"has an invalid port (got {_show(value)})"
-    return None
-
-
-def base_url_problem(value: str) -> str | None:
-    problem = http_url_problem(value)
-    if problem:
-        return problem
-    parts = urlsplit(value)
-    if parts.query or parts.fragment:
-        return f"must not have a query or fragment (got {_show(value)})"
-    return None
-
-
-def redis_url_problem(value: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
-        return f"must be a redis://, rediss:// or unix:// URL (got {_show(value)})"
-    return None
-
-
-def email_address_problem(value: str) -> str | None:
-    match = _EMAIL.fullmatch(value)
-    if match is None or dns_name_problem(match.group(1).lower()):
-        return f"must be an email address (got {_show(value)})"
-    return None
-
-
-def mail_from_problem(value: str) -> str | None:
-    """``Acme Chat <noreply@acme.test>`` or a bare address."""
-    name, address = parseaddr(value)
-    if not address or email_address_problem(address):
-        return f"must be an address or 'Name <address>' (got {_show(value)})"
-    return None
-
-
-def contact_problem(value: str) -> str | None:
-    if value.startswith("mailto:"):
-        bad = email_address_problem(value.removeprefix("mailto:")) is not None
-    else:
-        bad = http_url_problem(value) is not None
-    return f"must be mailto:<address> or an http(s) URL (got {_show(value)})" if bad else None
-
-
-def email_domain_problem(value: str) -> str | None:
-    if "@" in value:
-        return f"must be a domain without '@' (got {_show(value)})"
-    return dns_name_problem(value)
-
-
-def colour_problem(value: str) -> str | None:
-    if _COLOUR.fullmatch(value):
-        return None
-    return f"must be a #rrggbb colour (got {_show(value)})"
-
-
-def db_host_problem(value: str) -> str | None:
-    if value.startswith("/"):
-        return None  # a Unix socket directory
-    return hostname_or_ip_problem(value)
-
-
-def db_identifier_problem(value: str) -> str | None:
-    if _PG_IDENTIFIER.fullmatch(value):
-        return None
-    return (
-        "must be 1-63 lowercase letters, digits or '_', not starting with a digit "
-        f"(got {_show(value)})"
-    )
-
-
-def db_user_problem(value: str) -> str | None:
-    if _PG_USER.fullmatch(value):
-        return None
-    return f"must be a PostgreSQL role name without spaces or quotes (got {_show(value)})"
-
-
-def localpart_problem(value: str) -> str | None:
-    if _LOCALPART.fullmatch(value):
-        return None
-    return f"must be a Matrix user name: lowercase a-z, 0-9 and ._=/+- (got {_show(value)})"
-
-
-def android_package_problem(value: str) -> str | None:
-    if _JAVA_PACKAGE.fullmatch(value):
-        return None
-    return f"must be an Android package name such as com.acme.chat (got {_show(value)})"
-
-
-def ios_bundle_id_problem(value: str) -> str | None:
-    if _BUNDLE_ID.fullmatch(value):
-        return None
-    return f"must be an iOS bundle id such as com.acme.chat (got {_show(value)})"
-
-
-def push_app_id_problem(value: str) -> str | None:
-    if _PUSH_APP_ID.fullmatch(value):
-        return None
-    return (
-        "must be 1-64 characters of letters, digits and . _ - * (a pusher app_id such as "
-        f"com.acme.chat.android; got {_show(value)})"
-    )
-
-
-def fcm_project_problem(value: str) -> str | None:
-    if _FCM_PROJECT.fullmatch(value):
-        return None
-    return (
-        f"must be a Firebase project id: 6-30 lowercase letters, digits or '-' (got {_show(value)})"
-    )
-
-
-def s3_bucket_problem(value: str) -> str | None:
-    if _S3_BUCKET.fullmatch(value) and ".." not in value:
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            return None
-    return (
-        "must be an S3 bucket name: 3-63 lowercase letters, digits, '.' or '-' "
-        f"(got {_show(value)})"
-    )
-
-
-def s3_region_problem(value: str) -> str | None:
-    if _S3_REGION.fullmatch(value):
-        return None
-    return f"must be a region name such as eu-west-1 (got {_show(value)})"
-
-
-def s3_prefix_problem(value: str) -> str | None:
-    if value.startswith("/") or any(ch.isspace() for ch in value):
-        return f"must be a key prefix without a leading '/' or spaces (got {_show(value)})"
-    return None
-
-
-def image_path_problem(value: str) -> str | None:
-    if Path(value).suffix.lower() in _IMAGE_SUFFIXES:
-        return None
-    return f"must be an image file ({', '.join(_IMAGE_SUFFIXES)}), got {_show(value)}"
 
 
 # --- per-field checks ------------------------------------------------------------------------
@@ -720,7 +471,7 @@ def _unique(values: Iterable[Any], path: str, ctx: _Context) -> None:
     seen: dict[Any, int] = {}
     for i, value in enumerate(values):
         if value in seen:
-            ctx.add(f"{path}[{i}]", f"{_show(value)} is already listed at {path}[{seen[value]}]")
+            ctx.add(f"{path}[{i}]", f"{show(value)} is already listed at {path}[{seen[value]}]")
         else:
             seen[value] = i
 

@@ -33,7 +33,8 @@ from provisioner.spec import (
     Spec,
     Storage,
 )
-from provisioner.spec_loader import SpecError, load_spec, load_spec_text, server_name_problem
+from provisioner.spec_checks import server_name_problem
+from provisioner.spec_loader import SpecError, load_spec, load_spec_text
 from provisioner.units import format_duration, format_size
 
 REPO = Path(__file__).resolve().parent.parent
