@@ -1,0 +1,1 @@
+"""Local stand-ins for third-party services (FCM), speaking their real wire formats."""
