@@ -140,3 +140,28 @@ def test_run_serves_a_bundle_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert process.wait(timeout=60) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/_matrix/client/versions")
+
+
+def test_a_killed_runner_leaves_no_servers_behind(tmp_path: Path) -> None:
+    port = free_port()
+    spec = load_spec(
+        write_spec(tmp_path / "spec", {"push": {"listen_port": free_port()}}, port=port)
+    )
+    bundle = tmp_path / "bundle"
+    render(spec, bundle)
+    process = subprocess.Popen(
+        [CHAT500, "run", str(bundle)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    _read_until(process, r"serving chat.test")
+    process.kill()  # no chance to clean up: the children must go by themselves
+    process.wait()
+    import time
+
+    for _ in range(100):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/_matrix/client/versions", timeout=1)
+        except httpx.ConnectError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("Synapse outlived a killed `chat500 run`")
