@@ -11,8 +11,8 @@ import httpx
 import pytest
 from nio import JoinResponse, RoomCreateResponse, RoomInviteResponse, RoomSendResponse
 
-from tests.harness.homeserver import Homeserver, homeserver_factory, json_of, run
 from tests.harness.cli_runner import chat500_users
+from tests.harness.homeserver import Homeserver, homeserver_factory, json_of, run
 
 pytestmark = pytest.mark.slow
 

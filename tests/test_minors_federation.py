@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.harness.homeserver import Homeserver, free_port, homeserver_factory, json_of
 from tests.harness.cli_runner import chat500_users
+from tests.harness.homeserver import Homeserver, free_port, homeserver_factory, json_of
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.harness.cli_runner import chat500_users
 from tests.harness.homeserver import Homeserver, homeserver_factory, json_of
 from tests.harness.mailbox import mailbox, port_of
-from tests.harness.cli_runner import chat500_users
 
 pytestmark = pytest.mark.slow
 

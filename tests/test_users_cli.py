@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness.homeserver import Homeserver, homeserver_factory
 from tests.harness.cli_runner import chat500_users
+from tests.harness.homeserver import Homeserver, homeserver_factory
 
 chat500 = chat500_users
 
