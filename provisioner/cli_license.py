@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime, time
 from pathlib import Path
 
 import click
 
 from provisioner.errors import Chat500Error, CheckFailed
+from provisioner.files import write_atomically
 from provisioner.homeserver_client import MODULE_API, HomeserverClient
 from synapse_modules.licensing import rules
 from synapse_modules.licensing.document import (
@@ -36,20 +35,6 @@ from synapse_modules.licensing.evaluation import DEFAULT_GRACE_DAYS, issue_licen
 @click.group("license")
 def license_group() -> None:
     """Vendor keys and signed licenses: keygen, issue, verify, status."""
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """A running homeserver re-reads the license file; it must never see half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @license_group.command("keygen")
@@ -155,7 +140,7 @@ def issue(
         )
     except LicenseError as exc:
         raise Chat500Error(str(exc)) from None
-    _write_atomically(out, text)
+    write_atomically(out, text)
     click.echo(
         f"wrote {out}: {document.license_id} for {server_name}, {seats} seats, until "
         f"{format_time(document.expires_at)}, features: {', '.join(chosen) or 'none'}"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import click
 import yaml
 
 from provisioner.errors import Chat500Error
+from provisioner.files import write_atomically
 from provisioner.spec_checks import display_name_problem, server_name_problem, slug_problem
 from provisioner.spec_loader import SpecError, load_spec
 from provisioner.templates import render_template
@@ -66,7 +66,7 @@ def init_command(
         license_path=os.path.relpath(evaluation.license_path, directory),
         vendor_public_key=os.path.relpath(evaluation.public_key_path, directory),
     )
-    _write_atomically(out, text)
+    write_atomically(out, text)
     load_spec(out)  # the starter spec must always validate; a failure here is our bug
     click.echo(f"wrote {out} (spec) and {evaluation.license_path} (30-day evaluation license)")
     click.echo(f"next: edit {out}, then `chat500 validate {out}`")
@@ -119,19 +119,6 @@ def validate_command(specs: tuple[Path, ...]) -> None:
 
 def _default_display_name(slug: str) -> str:
     return " ".join(part.capitalize() for part in slug.split("-"))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a spec."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 COMMANDS: list[click.Command] = [init_command, validate_command]

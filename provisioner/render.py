@@ -21,6 +21,7 @@ import yaml
 
 from provisioner import render_client
 from provisioner.errors import Chat500Error
+from provisioner.files import write_atomically
 from provisioner.render_license import license_part
 from provisioner.render_parts import RenderPart
 from provisioner.render_policy import policy_part
@@ -215,12 +216,7 @@ def build_bundle(spec: Spec, root: Path, secrets: BundleSecrets) -> Bundle:
 
 
 def _write_file(path: Path, content: bytes, private: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-    os.chmod(tmp, 0o600 if private else 0o644)
-    os.replace(tmp, path)
+    write_atomically(path, content, 0o600 if private else 0o644)
 
 
 def _diff(out_dir: Path, bundle: Bundle, new_secrets: list[str]) -> tuple[list[str], str]:

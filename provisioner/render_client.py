@@ -102,8 +102,11 @@ def well_known_client(spec: Spec) -> dict[str, Any]:
 
 
 def well_known_server(spec: Spec) -> dict[str, Any]:
+    """Where other servers reach us: nginx terminates federation TLS on ``federation.port``."""
     name = spec.server.server_name
-    return {"m.server": name if ":" in name.rsplit("]", 1)[-1] else f"{name}:443"}
+    if ":" in name.rsplit("]", 1)[-1]:
+        return {"m.server": name}  # the server name already carries its port
+    return {"m.server": f"{name}:{spec.federation.port}"}
 
 
 def well_known_support(spec: Spec) -> dict[str, Any]:

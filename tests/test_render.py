@@ -266,7 +266,7 @@ def test_federation_allow_list(tmp_path: Path) -> None:
     config = yaml.safe_load((out / "synapse/homeserver.yaml").read_text())
     assert config["federation_domain_whitelist"] == ["partner.test"]
     assert json.loads((out / "well-known/matrix/server").read_text()) == {
-        "m.server": "chat.test:443"
+        "m.server": "chat.test:8448"
     }
 
 

@@ -156,3 +156,13 @@ def test_expired_messages_are_purged_from_the_database(tmp_path: Path, database:
         bodies = _bodies(hs, room)
         assert "soon-gone" not in bodies
         assert "fresh" in bodies
+
+
+def test_an_org_can_forbid_rooms_shortening_retention(homeservers) -> None:  # type: ignore[no-untyped-def]
+    hs = homeservers({"retention": {"default_lifetime": "90d", "allow_shorten": False}})
+    room = create_room(hs, {"name": "keep it"}).json()["room_id"]
+    assert_refused(put_retention(hs, room, {"max_lifetime": 2 * DAY}))
+    kept = put_retention(hs, room, {"max_lifetime": 90 * DAY})
+    assert kept.status_code == 200, json_of(kept)
+    longer = put_retention(hs, room, {"max_lifetime": 200 * DAY})
+    assert longer.status_code == 200, json_of(longer)
