@@ -8,7 +8,7 @@ messages/s with 8 concurrent senders, and the CPU time Synapse itself logs per r
 (``ru=`` in its access log), which other load on a shared machine hardly moves.
 
     python benchmarks/module_overhead.py [--quick] [--database sqlite|postgres]
-        [--out benchmarks/RESULTS-modules.md]
+        [--out FILE]
 """
 
 from __future__ import annotations

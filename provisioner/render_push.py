@@ -28,6 +28,7 @@ def push_config(spec: Spec) -> dict[str, Any]:
         "listen": {"host": push.listen_host, "port": push.listen_port},
         "metrics": {"host": "127.0.0.1", "port": push.metrics_port},
         "fcm_base_url": push.fcm_base_url,
+        "fcm_http": push.fcm_http,
         "redis_url": push.redis_url,
         "event_id_only": push.event_id_only,
         "apps": [],

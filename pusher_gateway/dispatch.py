@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pusher_gateway.config import AppConfig, GatewayConfig
 from pusher_gateway.dedup import Dedup, dedup_key
-from pusher_gateway.fcm import FcmSender, build_message
+from pusher_gateway.fcm import FcmSender, MessageTemplate
 from pusher_gateway.metrics import Metrics
 from pusher_gateway.validation import Device, Notification
 
@@ -77,6 +77,7 @@ class Dispatcher:
         self.router = AppRouter(config.apps)
         self._slots = {a.app_id: asyncio.Semaphore(a.max_in_flight) for a in config.apps}
         self._gauges = {a.app_id: metrics.in_flight.labels(a.app_id) for a in config.apps}
+        self._templates: dict[str, MessageTemplate] = {}
 
     async def notify(self, n: Notification, request_id: str) -> tuple[int, dict[str, Any]]:
         deadline = time.monotonic() + self._config.retry_budget_seconds
@@ -126,7 +127,10 @@ class Dispatcher:
     async def _send(self, app: AppConfig, n: Notification, device: Device, deadline: float,
                     request_id: str) -> DeviceResult:
         try:
-            message = build_message(app, n, device, self._config.event_id_only)
+            template = self._templates.get(app.app_id)
+            if template is None:
+                template = self._templates[app.app_id] = MessageTemplate(app)
+            message = template.build(n, device, self._config.event_id_only)
         except ValueError as exc:  # firebase-admin refused the message: a bug or bad options
             log.error("req=%s app_id=%s: message not encodable: %s", request_id, app.app_id,
                       exc)
@@ -149,13 +153,17 @@ class Dispatcher:
         finally:
             gauge.dec()
             slot.release()
+        kind = outcome.kind
+        if kind == "delivered":
+            if log.isEnabledFor(logging.DEBUG):  # no per-send formatting when debug is off
+                log.debug("req=%s pushkey=%s app_id=%s: delivered", request_id,
+                          redact(device.pushkey), app.app_id)
+            return DeviceResult(device.pushkey, "delivered", outcome.code)
         pk = redact(device.pushkey)
-        if outcome.kind == "delivered":
-            log.debug("req=%s pushkey=%s app_id=%s: delivered", request_id, pk, app.app_id)
-        elif outcome.kind == "rejected":
+        if kind == "rejected":
             log.info("req=%s pushkey=%s app_id=%s: rejected by FCM (%s)", request_id, pk,
                      app.app_id, outcome.code)
-        elif outcome.kind == "retry":
+        elif kind == "retry":
             log.warning("req=%s pushkey=%s app_id=%s: not delivered within the retry budget "
                         "(%s); answering 5xx", request_id, pk, app.app_id, outcome.code)
         else:

@@ -50,26 +50,54 @@ _HEADERS = {
     "x-goog-api-format-version": "2",
     "x-firebase-client": f"fire-admin-python/{firebase_admin.__version__}",
 }
+# One encoder for every send: ``json.dumps`` with ``separators`` builds a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _HEADER_LINES = "".join(f"{k}: {v}\r\n" for k, v in _HEADERS.items())
+
+
+class MessageTemplate:
+    """One app's v1 message parts that do not change per notification (the platform priority
+    block and the app's ``fcm_options``), encoded by firebase-admin and merged once per
+    priority. Per device only ``token`` and ``data`` go through the encoder. Messages share
+    the template's nested dicts: treat them as read-only (they are only serialised)."""
+
+    def __init__(self, app: AppConfig) -> None:
+        self._static = {prio: self._encode_static(app, prio == "high")
+                        for prio in ("high", "low")}
+
+    @staticmethod
+    def _encode_static(app: AppConfig, high: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if app.platform == "android":
+            kwargs["android"] = messaging.AndroidConfig(priority="high" if high else "normal")
+        elif app.platform == "ios":
+            kwargs["apns"] = messaging.APNSConfig(
+                headers={"apns-priority": "10" if high else "5"})
+        else:
+            kwargs["webpush"] = messaging.WebpushConfig(
+                headers={"Urgency": "high" if high else "normal"})
+        msg = messaging.Message(**kwargs)
+        msg.token = "-"  # the encoder insists on a target; the real one is added per device
+        encoded: dict[str, Any] = _ENCODE(msg)
+        del encoded["token"]
+        return deep_merge(app.fcm_options, encoded) if app.fcm_options else encoded
+
+    def build(self, n: Notification, device: Device,
+              event_id_only: bool = False) -> dict[str, Any]:
+        msg = messaging.Message(data=build_data(n, device, event_id_only=event_id_only))
+        # FCM v1's registration-token field, set as an attribute: the constructor argument
+        # raises (and we filter) a DeprecationWarning on every message.
+        msg.token = device.pushkey
+        encoded: dict[str, Any] = _ENCODE(msg)
+        return deep_merge(self._static[n.prio], encoded)
 
 
 def build_message(app: AppConfig, n: Notification, device: Device,
                   event_id_only: bool = False) -> dict[str, Any]:
     """The v1 ``message`` for one device, encoded (and validated) by firebase-admin, with the
-    app's ``fcm_options`` underneath: the notification's own fields win."""
-    high = n.prio == "high"
-    kwargs: dict[str, Any] = {}
-    if app.platform == "android":
-        kwargs["android"] = messaging.AndroidConfig(priority="high" if high else "normal")
-    elif app.platform == "ios":
-        kwargs["apns"] = messaging.APNSConfig(headers={"apns-priority": "10" if high else "5"})
-    else:
-        kwargs["webpush"] = messaging.WebpushConfig(
-            headers={"Urgency": "high" if high else "normal"})
-    msg = messaging.Message(token=device.pushkey,
-                           data=build_data(n, device, event_id_only=event_id_only), **kwargs)
-    encoded: dict[str, Any] = _ENCODE(msg)
-    return deep_merge(app.fcm_options, encoded) if app.fcm_options else encoded
+    app's ``fcm_options`` underneath: the notification's own fields win. (The dispatcher keeps
+    one ``MessageTemplate`` per app instead of building one per message.)"""
+    return MessageTemplate(app).build(n, device, event_id_only)
 
 
 class AccessTokens:
@@ -172,7 +200,7 @@ class FcmSender:
 
     async def send(self, app: AppConfig, message: dict[str, Any], deadline: float) -> Outcome:
         """Delivered, rejected or failed; ``retry`` means the deadline ran out (answer 5xx)."""
-        body = json.dumps({"message": message}, separators=(",", ":")).encode()
+        body = _COMPACT_JSON.encode({"message": message}).encode()
         tokens = self._tokens[app.service_account]
         url = self._paths[app.app_id] if self.lean is not None else self._urls[app.app_id]
         cfg, m = self._config, self._metrics

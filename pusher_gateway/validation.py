@@ -60,10 +60,13 @@ def _str(obj: dict[str, Any], key: str, where: str, max_bytes: int, required: bo
         return ""
     if not isinstance(value, str):
         raise InvalidNotification(f"{where}{key}: must be a string")
-    try:
-        n = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise InvalidNotification(f"{where}{key}: must be valid Unicode") from None
+    if value.isascii():  # the usual case: one byte per character, nothing to encode
+        n = len(value)
+    else:
+        try:
+            n = len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidNotification(f"{where}{key}: must be valid Unicode") from None
     if n > max_bytes or (not allow_empty and n == 0):
         lo = 0 if allow_empty else 1
         raise InvalidNotification(f"{where}{key}: must be {lo}..{max_bytes} bytes, got {n}")
@@ -89,19 +92,25 @@ def _obj(obj: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
 
 
 def _device(raw: object, i: int) -> Device:
-    where = f"notification.devices[{i}]."
     if not isinstance(raw, dict):
         raise InvalidNotification(f"notification.devices[{i}]: must be an object")
-    app_id = _str(raw, "app_id", where, MAX_APP_ID, required=True, allow_empty=False)
-    pushkey = _str(raw, "pushkey", where, MAX_PUSHKEY_BYTES, required=True, allow_empty=False)
+    try:
+        return _device_fields(raw)
+    except InvalidNotification as exc:  # the field path is only formatted for an error
+        raise InvalidNotification(f"notification.devices[{i}].{exc}") from None
+
+
+def _device_fields(raw: dict[str, Any]) -> Device:
+    app_id = _str(raw, "app_id", "", MAX_APP_ID, required=True, allow_empty=False)
+    pushkey = _str(raw, "pushkey", "", MAX_PUSHKEY_BYTES, required=True, allow_empty=False)
     ts = raw.get("pushkey_ts")
     if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int) or ts < 0):
-        raise InvalidNotification(f"{where}pushkey_ts: must be a non-negative integer")
-    data = _obj(raw, "data", where) or {}
+        raise InvalidNotification("pushkey_ts: must be a non-negative integer")
+    data = _obj(raw, "data", "") or {}
     fmt = data.get("format")
     if fmt is not None and not isinstance(fmt, str):
-        raise InvalidNotification(f"{where}data.format: must be a string")
-    tweaks = _obj(raw, "tweaks", where) or {}
+        raise InvalidNotification("data.format: must be a string")
+    tweaks = _obj(raw, "tweaks", "") or {}
     return Device(app_id=app_id, pushkey=pushkey, pushkey_ts=ts, data=data, tweaks=tweaks)
 
 
