@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 from nio import JoinResponse, RoomCreateResponse, RoomInviteResponse, RoomSendResponse
 
-from tests.harness.cli_runner import chat500_users
+from tests.harness.cli_runner import chat500, create_minor, give_consent
 from tests.harness.homeserver import Homeserver, homeserver_factory, json_of, run
 
 pytestmark = pytest.mark.slow
@@ -36,36 +35,6 @@ def hs(
 def people(hs: Homeserver) -> dict[str, tuple[str, str]]:
     """Adults shared by the tests (the test license has few seats): localpart -> (id, pw)."""
     return {name: hs.create_user(name) for name in ("teacher", "stranger")}
-
-
-def chat500(
-    hs: Homeserver, *args: str, token: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return chat500_users(*args, "--homeserver", hs.base_url, token=token or hs.admin_token)
-
-
-def create_minor(hs: Homeserver, name: str) -> tuple[str, str]:
-    done = chat500(hs, "create", name, "--minor", "--json")
-    assert done.returncode == 0, done.stderr
-    created = json.loads(done.stdout)
-    return created["user_id"], created["password"]
-
-
-def give_consent(hs: Homeserver, user_id: str) -> None:
-    done = chat500(
-        hs,
-        "consent",
-        user_id,
-        "--guardian",
-        "Ann Example",
-        "--relation",
-        "parent",
-        "--contact",
-        "ann@example.org",
-        "--evidence",
-        "form-2026-17",
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def login(hs: Homeserver, user: str, password: str) -> Any:

@@ -18,6 +18,7 @@ from nio import AsyncClient, RoomCreateResponse, RoomSendResponse
 
 from provisioner.run import read_bundle, start_pushgw
 from tests.fakes.fake_fcm import FakeFCM, Received
+from tests.harness.cli_runner import chat500, create_minor, give_consent
 from tests.harness.homeserver import Homeserver, free_port, run
 
 pytestmark = pytest.mark.slow
@@ -168,3 +169,53 @@ def test_fcm_outage_of_20s_loses_nothing(org: Homeserver, fcm: FakeFCM) -> None:
     for event_id in sent:
         assert got.count(event_id) == 1, got
     assert fcm.counters()["send_attempts"] > len(got)  # the outage was really hit
+
+
+def test_a_minor_whose_consent_is_revoked_gets_no_pushes(
+    homeservers: Callable[..., Homeserver], fcm: FakeFCM, tmp_path: Path
+) -> None:
+    """Blocked means blocked for alerts too: no push reveals activity to a locked account."""
+    sa = fcm.write_service_account(tmp_path / "fcm-service-account.json", "testorg-fcm")
+    hs = homeservers({
+        "minors": {"enabled": True},
+        "push": {"listen_port": free_port(), "fcm_base_url": fcm.base_url,
+                 "apps": [{"app_id": APP_ID, "fcm_project": "testorg-fcm",
+                           "service_account": str(sa)}]},
+    })
+    gateway = start_pushgw(read_bundle(hs.bundle_dir))
+    assert gateway is not None
+    hs.servers.processes.append(("push gateway", gateway))
+    kid_id, kid_pw = create_minor(hs, "kid")
+    give_consent(hs, kid_id)
+
+    async def scenario() -> tuple[str, str]:
+        teacher_id, teacher_pw = hs.create_user("teacher")
+        adult_id, adult_pw = hs.create_user("adult")
+        teacher = await hs.client(teacher_id, teacher_pw)
+        kid = await hs.client(kid_id, kid_pw)
+        adult = await hs.client(adult_id, adult_pw)
+        room = await teacher.room_create(invite=[kid_id, adult_id])
+        assert isinstance(room, RoomCreateResponse), room
+        await kid.join(room.room_id)
+        await adult.join(room.room_id)
+        await set_pusher(kid, hs, "kid-phone")
+        await set_pusher(adult, hs, "adult-phone")
+        before = await say(teacher, room.room_id, "homework is due friday")
+        wait_for_event(fcm, "kid-phone", before)
+
+        revoked = chat500(hs, "consent", kid_id, "--revoke")
+        assert revoked.returncode == 0, revoked.stderr
+        after = await say(teacher, room.room_id, "see you tomorrow")
+        # The adult's push for the same message proves the pusher ran for this event; the
+        # sentinel after it proves the kid's pusher had its chance too.
+        wait_for_event(fcm, "adult-phone", after)
+        sentinel = await say(teacher, room.room_id, "last one")
+        wait_for_event(fcm, "adult-phone", sentinel)
+        for client in (teacher, kid, adult):
+            await client.close()
+        return after, sentinel
+
+    after, sentinel = run(scenario())
+    time.sleep(2)  # a late push to the kid would have arrived by now (pushes are ~ms here)
+    kid_events = {m["data"].get("event_id") for m in for_token(fcm.messages, "kid-phone")}
+    assert after not in kid_events and sentinel not in kid_events, kid_events
