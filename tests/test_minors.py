@@ -37,19 +37,6 @@ def people(hs: Homeserver) -> dict[str, tuple[str, str]]:
     return {name: hs.create_user(name) for name in ("teacher", "stranger")}
 
 
-def login(hs: Homeserver, user: str, password: str) -> Any:
-    return hs.api(
-        "POST",
-        "/_matrix/client/v3/login",
-        {
-            "type": "m.login.password",
-            "identifier": {"type": "m.id.user", "user": user},
-            "password": password,
-        },
-        token=None,
-    )
-
-
 def assert_refused(response: Any, message: str) -> None:
     body = json_of(response)
     assert response.status_code == 403, body
@@ -59,12 +46,12 @@ def assert_refused(response: Any, message: str) -> None:
 
 def test_minor_without_consent_cannot_log_in_until_consent_is_recorded(hs: Homeserver) -> None:
     user_id, password = create_minor(hs, "kid1")
-    assert_refused(login(hs, "kid1", password), CONSENT_MESSAGE)
+    assert_refused(hs.login("kid1", password), CONSENT_MESSAGE)
     record = hs.api("GET", f"/_synapse/client/chat500/v1/minors/{user_id}").json()
     assert record["minor"] is True and record["blocked"] is True and record["consent"] is None
 
     give_consent(hs, user_id)
-    token = login(hs, "kid1", password).json()["access_token"]
+    token = hs.login("kid1", password).json()["access_token"]
     whoami = hs.api("GET", "/_matrix/client/v3/account/whoami", token=token)
     assert whoami.status_code == 200 and whoami.json()["user_id"] == user_id
 
@@ -72,7 +59,7 @@ def test_minor_without_consent_cannot_log_in_until_consent_is_recorded(hs: Homes
 def test_revoking_consent_blocks_an_open_session_at_once(hs: Homeserver) -> None:
     user_id, password = create_minor(hs, "kid2")
     give_consent(hs, user_id)
-    token = login(hs, "kid2", password).json()["access_token"]
+    token = hs.login("kid2", password).json()["access_token"]
     assert hs.api("GET", "/_matrix/client/v3/sync?timeout=0", token=token).status_code == 200
 
     done = chat500(hs, "consent", user_id, "--revoke")
@@ -82,7 +69,7 @@ def test_revoking_consent_blocks_an_open_session_at_once(hs: Homeserver) -> None
     assert_refused(
         hs.api("POST", "/_matrix/client/v3/createRoom", {}, token=token), CONSENT_MESSAGE
     )
-    assert_refused(login(hs, "kid2", password), CONSENT_MESSAGE)
+    assert_refused(hs.login("kid2", password), CONSENT_MESSAGE)
 
 
 def test_admin_created_account_marked_minor_later_is_blocked_with_its_sessions(

@@ -158,8 +158,9 @@ class Homeserver:
             method, self.base_url + path, json=body, headers=headers, timeout=60
         )
 
-    def login_token(self, localpart_or_id: str, password: str) -> str:
-        response = self.api(
+    def login(self, localpart_or_id: str, password: str) -> httpx.Response:
+        """A password login as a client makes it; the response, refused or not."""
+        return self.api(
             "POST",
             "/_matrix/client/v3/login",
             {
@@ -169,6 +170,9 @@ class Homeserver:
             },
             token=None,
         )
+
+    def login_token(self, localpart_or_id: str, password: str) -> str:
+        response = self.login(localpart_or_id, password)
         response.raise_for_status()
         return str(response.json()["access_token"])
 
