@@ -72,6 +72,9 @@ from provisioner.spec_checks import (
 )
 from provisioner.units import UnitError, format_duration, parse_duration, parse_size
 
+# Fields written with a unit in the YAML (30d, 50M), stored as a positive int of ms or bytes.
+_UNIT_PARSERS: dict[Any, Callable[[object], int]] = {Duration: parse_duration, Size: parse_size}
+
 # Spec fields that are not YAML keys.
 _NOT_YAML = {(Spec, "base_dir")}
 
@@ -253,26 +256,16 @@ def _convert(hint: Any, raw: Any, path: str, ctx: _Context) -> Any:
     if raw is None:
         ctx.add(path, "has no value (remove the key to use the default)")
         return _INVALID
-    if hint is Duration:
+    if hint in _UNIT_PARSERS:
         try:
-            ms = parse_duration(raw)
+            amount = _UNIT_PARSERS[hint](raw)
         except UnitError as err:
             ctx.add(path, str(err))
             return _INVALID
-        if ms <= 0:
+        if amount <= 0:
             ctx.add(path, "must be greater than 0")
             return _INVALID
-        return Duration(ms)
-    if hint is Size:
-        try:
-            size = parse_size(raw)
-        except UnitError as err:
-            ctx.add(path, str(err))
-            return _INVALID
-        if size <= 0:
-            ctx.add(path, "must be greater than 0")
-            return _INVALID
-        return Size(size)
+        return hint(amount)
     if origin is Literal:
         choices = get_args(hint)
         if raw in choices and type(raw) is type(choices[0]):

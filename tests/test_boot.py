@@ -118,7 +118,8 @@ def test_demo_serves_and_its_printed_admin_logs_in(tmp_path: Path) -> None:
         assert process.wait(timeout=60) == 0
 
 
-def test_run_serves_a_bundle_and_stops_on_sigterm(tmp_path: Path) -> None:
+def _start_runner(tmp_path: Path) -> tuple[subprocess.Popen[str], int, str]:
+    """``chat500 run`` on a freshly rendered bundle: the process, its port, what it printed."""
     port = free_port()
     spec = load_spec(
         write_spec(tmp_path / "spec", {"push": {"listen_port": free_port()}}, port=port)
@@ -126,13 +127,14 @@ def test_run_serves_a_bundle_and_stops_on_sigterm(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     render(spec, bundle)
     process = subprocess.Popen(
-        [CHAT500, "run", str(bundle)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        [CHAT500, "run", str(bundle)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    return process, port, "".join(_read_until(process, r"serving chat.test"))
+
+
+def test_run_serves_a_bundle_and_stops_on_sigterm(tmp_path: Path) -> None:
+    process, port, output = _start_runner(tmp_path)
     try:
-        output = "".join(_read_until(process, r"serving chat.test"))
         assert f"http://127.0.0.1:{port}/" in output
         assert httpx.get(f"http://127.0.0.1:{port}/_matrix/client/versions").status_code == 200
     finally:
@@ -143,16 +145,7 @@ def test_run_serves_a_bundle_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_a_killed_runner_leaves_no_servers_behind(tmp_path: Path) -> None:
-    port = free_port()
-    spec = load_spec(
-        write_spec(tmp_path / "spec", {"push": {"listen_port": free_port()}}, port=port)
-    )
-    bundle = tmp_path / "bundle"
-    render(spec, bundle)
-    process = subprocess.Popen(
-        [CHAT500, "run", str(bundle)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    _read_until(process, r"serving chat.test")
+    process, port, _output = _start_runner(tmp_path)
     process.kill()  # no chance to clean up: the children must go by themselves
     process.wait()
     import time
