@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -73,8 +73,14 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _serve_until_stopped(servers: Servers) -> None:
+def _serve_until_stopped(servers: Servers, announce: Callable[[], None]) -> None:
+    """Announce, then serve until Ctrl-C or SIGTERM, which stop everything and exit 0.
+
+    ``announce`` runs inside the guarded block: a stop request that arrives the moment the
+    banner is out (a supervisor reading it, a quick Ctrl-C) is an orderly stop, never an abort.
+    """
     try:
+        announce()
         while (exited := servers.poll()) is None:
             time.sleep(0.5)
         logs = servers.info.bundle_dir / "data"
@@ -93,8 +99,12 @@ def run_command(bundle: Path) -> None:
 
     with _sigterm_as_interrupt():
         servers = start_bundle(bundle)
-        click.echo(f"serving {servers.info.server_name} at {servers.info.base_url}/ (Ctrl-C stops)")
-        _serve_until_stopped(servers)
+        _serve_until_stopped(
+            servers,
+            lambda: click.echo(
+                f"serving {servers.info.server_name} at {servers.info.base_url}/ (Ctrl-C stops)"
+            ),
+        )
 
 
 def demo_spec_document(port: int) -> dict[str, object]:
@@ -184,14 +194,13 @@ def demo_command(directory: Path, port: int) -> None:
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
         servers = start_bundle(directory / "bundle")
-        try:
+
+        def announce() -> None:
             user_id, password = _ensure_demo_admin(servers, directory)
-        except BaseException:
-            servers.stop()
-            raise
-        _print_demo_banner(servers, user_id, password, directory / "admin-password")
-        click.echo("  Point any Matrix client (e.g. Element) at that URL. Ctrl-C stops.")
-        _serve_until_stopped(servers)
+            _print_demo_banner(servers, user_id, password, directory / "admin-password")
+            click.echo("  Point any Matrix client (e.g. Element) at that URL. Ctrl-C stops.")
+
+        _serve_until_stopped(servers, announce)
 
 
 COMMANDS: list[click.Command] = [render_command, run_command, demo_command]

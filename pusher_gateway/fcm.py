@@ -34,7 +34,7 @@ from firebase_admin import credentials, messaging
 from pusher_gateway.config import AppConfig, GatewayConfig
 from pusher_gateway.errors import Outcome, backoff_delay, classify
 from pusher_gateway.fcm_options import deep_merge
-from pusher_gateway.http1 import Http1Pool, HttpError
+from pusher_gateway.http1_client import Http1Pool, HttpError
 from pusher_gateway.metrics import Metrics
 from pusher_gateway.payload import build_data
 from pusher_gateway.validation import Device, Notification

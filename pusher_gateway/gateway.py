@@ -8,14 +8,14 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet import reactor as _reactor
-from twisted.web import resource
 
 from pusher_gateway.config import GatewayConfig
 from pusher_gateway.dedup import Dedup, MemoryDedup, RedisDedup
 from pusher_gateway.dispatch import Dispatcher
 from pusher_gateway.fcm import FcmSender
+from pusher_gateway.http1_server import HttpFactory
 from pusher_gateway.metrics import Metrics
-from pusher_gateway.server import GatewayResource, MetricsResource, make_site
+from pusher_gateway.server import GatewayApp, MetricsApp, gateway_factory
 
 log = logging.getLogger("pusher_gateway")
 reactor: Any = _reactor  # the installed asyncio reactor; its zope interfaces confuse mypy
@@ -37,23 +37,25 @@ class Gateway:
         self.sender = FcmSender(config, self.metrics)
         self.dedup = make_dedup(config)
         self.dispatcher = Dispatcher(config, self.sender, self.dedup, self.metrics)
-        self.resource = GatewayResource(self.dispatcher, self.metrics, config.max_devices)
+        self.app = GatewayApp(self.dispatcher, self.metrics, config.max_devices)
         self._ports: list[Any] = []
+        self._factories: list[HttpFactory] = []
 
     def listen(self) -> None:
         cfg = self.config
-        site = make_site(self.resource, cfg.max_body_bytes)
-        port = reactor.listenTCP(cfg.listen_port, site,
+        factory = gateway_factory(self.app, cfg.max_body_bytes)
+        port = reactor.listenTCP(cfg.listen_port, factory,
                                  interface=cfg.listen_host, backlog=1024)
         self._ports.append(port)
+        self._factories.append(factory)
         bound = port.getHost().port
         metrics_note = ""
         if cfg.metrics_port:
-            root = resource.Resource()
-            root.putChild(b"metrics", MetricsResource(self.metrics))  # type: ignore[arg-type]
-            mport = reactor.listenTCP(
-                cfg.metrics_port, make_site(root, 1024), interface=cfg.metrics_host)
+            metrics_factory = gateway_factory(MetricsApp(self.metrics), 1024)
+            mport = reactor.listenTCP(cfg.metrics_port, metrics_factory,
+                                      interface=cfg.metrics_host)
             self._ports.append(mport)
+            self._factories.append(metrics_factory)
             metrics_note = f", metrics on http://{cfg.metrics_host}:{mport.getHost().port}/metrics"
         apps = ", ".join(a.app_id for a in cfg.apps) or "none"
         log.info("chat500-pushgw listening on http://%s:%d (apps: %s%s)", cfg.listen_host,
@@ -64,10 +66,12 @@ class Gateway:
         return defer.Deferred.fromFuture(asyncio.ensure_future(self._shutdown()))
 
     async def _shutdown(self) -> None:
-        self.resource.draining = True
+        self.app.draining = True
         for port in self._ports:
             await defer.maybeDeferred(port.stopListening).asFuture(self.loop)
-        pending = list(self.resource.in_flight)
+        for factory in self._factories:  # idle keep-alive connections close now, busy ones
+            factory.drain()              # after their answer
+        pending = list(self.app.in_flight)
         if pending:
             log.info("shutting down: finishing %d in-flight request(s)", len(pending))
             grace = self.config.retry_budget_seconds + self.config.request_timeout_seconds

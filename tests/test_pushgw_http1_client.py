@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from pusher_gateway.http1 import Http1Pool, HttpError
+from pusher_gateway.http1_client import Http1Pool, HttpError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
