@@ -8,6 +8,7 @@ file in the bundle moves a running homeserver from one state to the next.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -267,6 +268,41 @@ def test_seats_hold_on_every_creation_path(homeservers: HomeserverFactory, tmp_p
     )
     assert reactivate.status_code == 200, reactivate.text
     assert status(homeserver)["seats_used"] == 4
+
+
+def test_creations_racing_for_the_last_seat_get_it_once(
+    homeservers: HomeserverFactory, tmp_path: Path, database: str
+) -> None:
+    key = new_signing_key("vendortest")
+    homeserver = homeservers(
+        license_overrides(tmp_path, key, license_text(key, expires_in=timedelta(300), seats=3)),
+        server_name=SERVER, database=database,
+    )
+    homeserver.create_user("alice")  # with testadmin: one seat left
+
+    async def race() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            base_url=homeserver.base_url, timeout=60,
+            headers={"Authorization": f"Bearer {homeserver.admin_token}"},
+        ) as client:
+            return list(await asyncio.gather(*(
+                client.put(f"/_synapse/admin/v2/users/@racer{i}:{SERVER}",
+                           json={"password": "a-long-password-1"})
+                for i in range(8)
+            )))
+
+    responses = asyncio.run(race())
+    created = [r for r in responses if r.status_code == 201]
+    assert len(created) == 1, [(r.status_code, r.text) for r in responses]
+    for refused in (r for r in responses if r.status_code != 201):
+        assert_refused(refused, "allows 3 active accounts")
+    assert status(homeserver)["seats_used"] == 3
+    # The winner's seat is its account's now, not a hold: once it is deactivated, the seat is
+    # free at once (no waiting for a hold to expire).
+    winner = json_of(created[0])["name"]
+    homeserver.api("POST", f"/_synapse/admin/v1/deactivate/{winner}", {})
+    assert admin_put_user(homeserver, "latecomer", {"password": "a-long-password-1"}
+                          ).status_code == 201
 
 
 # --- expiry, grace, notices, hot reload -----------------------------------------------------

@@ -20,6 +20,9 @@ Which Synapse hooks refuse which path, and why those:
 - Reactivation (admin API ``deactivated: false``) has no module hook before the database
   write (``on_user_deactivation_status_changed`` runs after it, once the account is already
   un-erased and active), so the module guards the handler's ``activate_account`` method.
+- Racing creations: a creation that passes holds its seat until its account exists
+  (``on_user_registration``), so two requests for the last seat cannot both get it
+  (``reservations``).
 - Rooms: ``on_create_room`` (third-party rules) is called for admins too, unlike the
   ``user_may_create_room`` spam check, which also covers room upgrades.
 """
@@ -37,7 +40,7 @@ from synapse.config._base import ConfigError
 from synapse.http.site import SynapseRequest
 from synapse.module_api import NOT_SPAM, ModuleApi
 from synapse.spam_checker_api import RegistrationBehaviour
-from synapse.types import Requester
+from synapse.types import Requester, UserID
 
 from synapse_modules.admin_api import AdminResource, register
 from synapse_modules.licensing import rules
@@ -51,6 +54,7 @@ from synapse_modules.licensing.document import (
     read_license,
     vendor_public_key,
 )
+from synapse_modules.licensing.reservations import SeatReservations
 from synapse_modules.licensing.seats import (
     count_active_accounts,
     create_notice_table,
@@ -125,6 +129,7 @@ class LicenseModule:
         self._reload_error: str | None = None
         self._checked_at = datetime.now(UTC)
         self._table_ready = False
+        self._reservations = SeatReservations()
         self._notices_mxid: str | None = self._hs.config.servernotices.server_notices_mxid
         self._admin_contact: str | None = self._hs.config.server.admin_contact
 
@@ -133,6 +138,7 @@ class LicenseModule:
             user_may_create_room=self.user_may_create_room,
         )
         api.register_third_party_rules_callbacks(on_create_room=self.on_create_room)
+        api.register_account_validity_callbacks(on_user_registration=self.on_user_registration)
         self._guard_reactivation()
 
         resource = AdminResource(api)
@@ -239,6 +245,8 @@ class LicenseModule:
     # --- growth -----------------------------------------------------------------------------
 
     async def _refuse_new_account(self) -> None:
+        """Refuse one more account, or return with its seat free; the caller holds it before
+        its next await, so no other creation can take the same seat."""
         status = self._status()
         reason = rules.growth_refusal(self._license, status)
         if reason is not None:
@@ -246,7 +254,7 @@ class LicenseModule:
                 403, reason, admin_contact=self._admin_contact, limit_type=LIMIT_EXPIRED
             )
         active = await count_active_accounts(self._api, self._notices_mxid)
-        reason = rules.seat_refusal(active, self._license.seats)
+        reason = rules.seat_refusal(active + self._reservations.held(), self._license.seats)
         if reason is not None:
             raise ResourceLimitError(
                 403, reason, admin_contact=self._admin_contact, limit_type=LIMIT_SEATS
@@ -259,8 +267,16 @@ class LicenseModule:
         request_info: Any,
         auth_provider_id: str | None = None,
     ) -> RegistrationBehaviour:
+        if username and await self._api.check_user_exists(
+            UserID(username, self._api.server_name).to_string()
+        ):
+            return RegistrationBehaviour.ALLOW  # Synapse refuses a taken name; no seat to hold
         await self._refuse_new_account()
+        self._reservations.hold(username)
         return RegistrationBehaviour.ALLOW
+
+    async def on_user_registration(self, user_id: str) -> None:
+        self._reservations.account_created(UserID.from_string(user_id).localpart)
 
     def _guard_reactivation(self) -> None:
         handler = self._hs.get_deactivate_account_handler()
@@ -273,7 +289,12 @@ class LicenseModule:
 
         async def activate_account(user_id: str) -> None:
             await self._refuse_new_account()
-            await activate(user_id)
+            key = f"\0reactivate {user_id}"  # never a localpart
+            self._reservations.hold(key)
+            try:
+                await activate(user_id)
+            finally:
+                self._reservations.release(key)
 
         handler.activate_account = activate_account  # type: ignore[method-assign]
 
