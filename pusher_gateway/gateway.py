@@ -58,8 +58,11 @@ class Gateway:
             self._factories.append(metrics_factory)
             metrics_note = f", metrics on http://{cfg.metrics_host}:{mport.getHost().port}/metrics"
         apps = ", ".join(a.app_id for a in cfg.apps) or "none"
-        log.info("chat500-pushgw listening on http://%s:%d (apps: %s%s)", cfg.listen_host,
-                 bound, apps, metrics_note)
+        # Announced once the reactor runs, when its SIGTERM/SIGINT handlers are in place: a
+        # supervisor that stops us the moment it reads this line gets a graceful stop.
+        reactor.callWhenRunning(
+            log.info, "chat500-pushgw listening on http://%s:%d (apps: %s%s)", cfg.listen_host,
+            bound, apps, metrics_note)
 
     def shutdown(self) -> defer.Deferred[None]:
         """Stop accepting, let in-flight notifications finish (bounded), then close clients."""
