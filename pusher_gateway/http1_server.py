@@ -41,11 +41,12 @@ MAX_HEAD_BYTES = 16384
 # connection closes (closing with unread data makes the kernel reset it, and the answer is lost).
 DISCARD_BYTES = 1 << 20
 _STATUS_TEXT = {
-    100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found",
-    405: b"Method Not Allowed", 408: b"Request Timeout", 411: b"Length Required",
-    413: b"Content Too Large", 431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error", 501: b"Not Implemented", 503: b"Service Unavailable",
-    505: b"HTTP Version Not Supported",
+    100: b"Continue", 200: b"OK", 201: b"Created", 204: b"No Content", 400: b"Bad Request",
+    401: b"Unauthorized", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
+    408: b"Request Timeout", 411: b"Length Required", 413: b"Content Too Large",
+    429: b"Too Many Requests", 431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error", 501: b"Not Implemented", 502: b"Bad Gateway",
+    503: b"Service Unavailable", 504: b"Gateway Timeout", 505: b"HTTP Version Not Supported",
 }
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789"
                          b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -117,6 +118,10 @@ def encode_reply(reply: Reply, *, close: bool, keep_alive: bool = False,
 def parse_head(head: bytes) -> tuple[bytes, bytes, bytes, bytes, dict[bytes, bytes]]:
     """(method, path, query, version, headers) of a request head without its final CRLFCRLF."""
     lines = head.split(b"\r\n")
+    breaks = len(lines) - 1
+    if head.count(b"\n") != breaks or head.count(b"\r") != breaks or b"\0" in head:
+        # A bare CR or LF is a line break to some parsers and not to others: refused, as is NUL.
+        raise BadRequest(400, "bare CR, LF or NUL in the request head")
     parts = lines[0].split(b" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise BadRequest(400, "malformed request line")
