@@ -197,20 +197,19 @@ def resolve_public_key(value: str, base_dir: Path) -> PublicKey:
     return read_public_key(path if path.is_absolute() else base_dir / path)
 
 
-def read_signing_key(path: Path) -> SigningKey:
+def _read_key_file(path: Path, what: str) -> str:
     try:
-        text = path.read_text("utf-8")
+        return path.read_text("utf-8")
     except OSError as exc:
-        raise LicenseError(f"{path}: cannot read the signing key ({exc.strerror})") from None
-    return parse_signing_key(text, str(path))
+        raise LicenseError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+
+
+def read_signing_key(path: Path) -> SigningKey:
+    return parse_signing_key(_read_key_file(path, "signing key"), str(path))
 
 
 def read_public_key(path: Path) -> PublicKey:
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise LicenseError(f"{path}: cannot read the public key ({exc.strerror})") from None
-    return parse_public_key(text, str(path))
+    return parse_public_key(_read_key_file(path, "public key"), str(path))
 
 
 def write_private_file(path: Path, content: str) -> None:
